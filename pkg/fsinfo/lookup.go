@@ -116,6 +116,9 @@ func (t *MountTable) Lookup(dir string, sys System) *Lookup {
 		return l
 	}
 	now := time.Now()
+	if t.Clock != nil {
+		now = t.Clock()
+	}
 	s, err := sys.Statfs(p.Mountpoint, StatfsTimeout)
 	if err != nil {
 		noInfo(fmt.Sprintf("statfs %s failed, so cadvisor drops it from its sample: %v", p.Mountpoint, err))

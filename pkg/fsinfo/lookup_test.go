@@ -1,46 +1,60 @@
-package fsinfo
+package fsinfo_test
 
 import (
 	"errors"
+	. "github.com/imagefs/imagefs/pkg/fsinfo"
+	"github.com/imagefs/imagefs/pkg/fsinfo/fsinfotest"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
-const blockDev = 0o060644
+const blockDev = fsinfotest.BlockDevice
+
+var dev = fsinfotest.Dev
+
+type fakeSystem = fsinfotest.System
+
+func mustTable(name string, sys System) *MountTable {
+	t, err := ReadMountTable("testdata/mountinfo/"+name, sys)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
 
 func nodeSystem() *fakeSystem {
 	return &fakeSystem{
-		stats: map[string]Stat{
+		Stats: map[string]Stat{
 			"/":                   {Dev: dev(8, 1)},
 			"/var/lib/kubelet":    {Dev: dev(8, 1)},
 			"/run":                {Dev: dev(0, 25)},
 			"/run/containerd":     {Dev: dev(0, 25)},
 			"/var/lib/containerd": {Dev: dev(8, 17)},
 			"/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs": {Dev: dev(8, 17)},
-			"/mnt/bind/x":        {Dev: dev(8, 17)},
-			"/dev/loop2":         {Dev: dev(0, 6), Mode: blockDev},
-			"/srv/btrfs":         {Dev: dev(0, 41)},
-			"/srv/btrfs/ctd":     {Dev: dev(0, 41)},
-			"/srv/btrfs/subvol":  {Dev: dev(0, 43)},
-			"/var/lib/docker/overlay2/abc/merged":     {Dev: dev(0, 52)},
-			"/var/lib/docker/overlay2/abc/merged/x":   {Dev: dev(0, 52)},
-			"/mnt/fuse/ctd":      {Dev: dev(0, 60)},
-			"/mnt/nfs/ctd":       {Dev: dev(0, 50)},
-			"/mnt/nfs":           {Dev: dev(0, 50)},
-			"/run/user/0/x":      {Dev: dev(0, 26)},
-			"/run/user/0":        {Dev: dev(0, 26)},
-			"/mnt/cg/x":          {Dev: dev(0, 70)},
+			"/mnt/bind/x":                           {Dev: dev(8, 17)},
+			"/dev/loop2":                            {Dev: dev(0, 6), Mode: blockDev},
+			"/srv/btrfs":                            {Dev: dev(0, 41)},
+			"/srv/btrfs/ctd":                        {Dev: dev(0, 41)},
+			"/srv/btrfs/subvol":                     {Dev: dev(0, 43)},
+			"/var/lib/docker/overlay2/abc/merged":   {Dev: dev(0, 52)},
+			"/var/lib/docker/overlay2/abc/merged/x": {Dev: dev(0, 52)},
+			"/mnt/fuse/ctd":                         {Dev: dev(0, 60)},
+			"/mnt/nfs/ctd":                          {Dev: dev(0, 50)},
+			"/mnt/nfs":                              {Dev: dev(0, 50)},
+			"/run/user/0/x":                         {Dev: dev(0, 26)},
+			"/run/user/0":                           {Dev: dev(0, 26)},
+			"/mnt/cg/x":                             {Dev: dev(0, 70)},
 		},
-		statfs: map[string]Statfs{
-			"/":                   {Bsize: 4096, Frsize: 4096, Blocks: 1000, Bfree: 400, Bavail: 350, Files: 500, Ffree: 100},
-			"/run":                {Bsize: 4096, Frsize: 4096, Blocks: 400, Bfree: 399, Bavail: 399, Files: 90, Ffree: 80},
-			"/var/lib/containerd": {Bsize: 4096, Frsize: 1024, Blocks: 2000, Bfree: 1500, Bavail: 1500, Files: 64, Ffree: 60},
-			"/srv/btrfs":          {Bsize: 4096, Frsize: 4096, Blocks: 262144, Bfree: 255266, Bavail: 226290},
+		Statfs_: map[string]Statfs{
+			"/":                                   {Bsize: 4096, Frsize: 4096, Blocks: 1000, Bfree: 400, Bavail: 350, Files: 500, Ffree: 100},
+			"/run":                                {Bsize: 4096, Frsize: 4096, Blocks: 400, Bfree: 399, Bavail: 399, Files: 90, Ffree: 80},
+			"/var/lib/containerd":                 {Bsize: 4096, Frsize: 1024, Blocks: 2000, Bfree: 1500, Bavail: 1500, Files: 64, Ffree: 60},
+			"/srv/btrfs":                          {Bsize: 4096, Frsize: 4096, Blocks: 262144, Bfree: 255266, Bavail: 226290},
 			"/var/lib/docker/overlay2/abc/merged": {Bsize: 4096, Frsize: 4096, Blocks: 10, Bfree: 5, Bavail: 4, Files: 3, Ffree: 2},
-			"/mnt/nfs":            {Bsize: 1048576, Frsize: 1048576, Blocks: 7, Bfree: 6, Bavail: 5, Files: 9, Ffree: 8},
-			"/run/user/0":         {Bsize: 4096, Frsize: 4096, Blocks: 25, Bfree: 25, Bavail: 25, Files: 9, Ffree: 9},
+			"/mnt/nfs":                            {Bsize: 1048576, Frsize: 1048576, Blocks: 7, Bfree: 6, Bavail: 5, Files: 9, Ffree: 8},
+			"/run/user/0":                         {Bsize: 4096, Frsize: 4096, Blocks: 25, Bfree: 25, Bavail: 25, Files: 9, Ffree: 9},
 		},
 	}
 }
@@ -52,13 +66,13 @@ func TestPartitionMap(t *testing.T) {
 		major, minor uint
 		plugin       string
 	}{
-		"/dev/sda1":          {"/", 8, 1, "vfs"},
-		"/dev/sdb1":          {"/var/lib/containerd", 8, 17, "vfs"}, // bind mount at /mnt/bind ignored
-		"/run":               {"/run", 0, 25, "tmpfs"},              // tmpfs keyed by mountpoint
-		"/run/user/0":        {"/run/user/0", 0, 26, "tmpfs"},
-		"/dev/loop2":         {"/srv/btrfs", 0, 41, "btrfs"}, // renumbered from stat of the mountpoint
-		"overlay_0-52":       {"/var/lib/docker/overlay2/abc/merged", 0, 52, "overlay"},
-		"server:/export":     {"/mnt/nfs", 0, 50, "nfs"},
+		"/dev/sda1":      {"/", 8, 1, "vfs"},
+		"/dev/sdb1":      {"/var/lib/containerd", 8, 17, "vfs"}, // bind mount at /mnt/bind ignored
+		"/run":           {"/run", 0, 25, "tmpfs"},              // tmpfs keyed by mountpoint
+		"/run/user/0":    {"/run/user/0", 0, 26, "tmpfs"},
+		"/dev/loop2":     {"/srv/btrfs", 0, 41, "btrfs"}, // renumbered from stat of the mountpoint
+		"overlay_0-52":   {"/var/lib/docker/overlay2/abc/merged", 0, 52, "overlay"},
+		"server:/export": {"/mnt/nfs", 0, 50, "nfs"},
 	}
 	got := table.Partitions()
 	if len(got) != len(want) {
@@ -82,15 +96,15 @@ func TestPartitionMap(t *testing.T) {
 
 func TestLookup(t *testing.T) {
 	tests := []struct {
-		name, dir      string
-		via, device    string
-		statfsAt       string
+		name, dir       string
+		via, device     string
+		statfsAt        string
 		capacity, avail uint64
-		free           uint64
-		inodes, ifree  uint64
-		errIs          error
-		errText        string
-		mutate         func(*fakeSystem)
+		free            uint64
+		inodes, ifree   uint64
+		errIs           error
+		errText         string
+		mutate          func(*fakeSystem)
 	}{
 		{name: "kubelet root on the root disk", dir: "/var/lib/kubelet", via: ViaPartitionMap, device: "/dev/sda1", statfsAt: "/",
 			capacity: 4096000, free: 1638400, avail: 1433600, inodes: 500, ifree: 100},
@@ -117,10 +131,10 @@ func TestLookup(t *testing.T) {
 		{name: "directory missing (other mount namespace)", dir: "/var/lib/nope", errIs: ErrStatFailed,
 			errText: `failed to get device for dir "/var/lib/nope": stat failed on /var/lib/nope with error: no such file or directory`},
 		{name: "vfs mountpoint gone: dropped from cadvisor's sample", dir: "/var/lib/containerd", errIs: ErrNoFsInfo,
-			mutate: func(f *fakeSystem) { f.missing = map[string]bool{"/var/lib/containerd": true} },
+			mutate:  func(f *fakeSystem) { f.Missing = map[string]bool{"/var/lib/containerd": true} },
 			errText: `cannot find filesystem info for device "/dev/sdb1"`},
 		{name: "hung statfs: dropped after the timeout", dir: "/mnt/nfs/ctd", errIs: ErrNoFsInfo,
-			mutate:  func(f *fakeSystem) { f.hang = map[string]bool{"/mnt/nfs": true} },
+			mutate:  func(f *fakeSystem) { f.Hang = map[string]bool{"/mnt/nfs": true} },
 			errText: `cannot find filesystem info for device "server:/export"`},
 	}
 	for _, tt := range tests {
@@ -160,13 +174,13 @@ func TestLookup(t *testing.T) {
 // btrfs renumbering, so "/" on btrfs is found only by the fallback.
 func TestRootOnBtrfsStoredLast(t *testing.T) {
 	sys := &fakeSystem{
-		stats: map[string]Stat{
+		Stats: map[string]Stat{
 			"/dev/sda2":        {Mode: blockDev},
 			"/":                {Dev: dev(0, 31)},
 			"/home":            {Dev: dev(0, 31)},
 			"/var/lib/kubelet": {Dev: dev(0, 31)},
 		},
-		statfs: map[string]Statfs{"/": {Frsize: 4096, Blocks: 10, Bfree: 5, Bavail: 5}},
+		Statfs_: map[string]Statfs{"/": {Frsize: 4096, Blocks: 10, Bfree: 5, Bavail: 5}},
 	}
 	table := mustTable("btrfs-root.txt", sys)
 	p, ok := table.Partition("/dev/sda2")

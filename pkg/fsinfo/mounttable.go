@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
 )
@@ -57,6 +58,8 @@ type MountTable struct {
 	Path string
 	// Mounts in file order.
 	Mounts []*mountinfo.Info
+	// Clock stamps statfs samples; time.Now when nil.
+	Clock func() time.Time
 
 	partitions   map[string]*Partition
 	byMountpoint map[string]*mountinfo.Info

@@ -1,8 +1,9 @@
 //go:build linux
 
-package fsinfo
+package fsinfo_test
 
 import (
+	. "github.com/imagefs/imagefs/pkg/fsinfo"
 	"os"
 	"testing"
 

@@ -42,10 +42,10 @@ type Endpoint struct {
 
 // ResolveOptions are the inputs of ResolveEndpoint, in priority order.
 type ResolveOptions struct {
-	Flag         string            // --runtime-endpoint
+	Flag         string              // --runtime-endpoint
 	Getenv       func(string) string // os.Getenv when nil
-	CrictlConfig string            // crictl config file; "" means $CRI_CONFIG_FILE or /etc/crictl.yaml
-	Candidates   []string          // autodetection list; nil means DefaultEndpoints
+	CrictlConfig string              // crictl config file; "" means $CRI_CONFIG_FILE or /etc/crictl.yaml
+	Candidates   []string            // autodetection list; nil means DefaultEndpoints
 }
 
 // ErrNoEndpoint means nothing named an endpoint and no default socket exists.

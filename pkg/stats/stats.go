@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	criapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	criapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/imagefs/imagefs/pkg/fsinfo"
@@ -123,13 +123,13 @@ func (r *Result) Filesystem(role string) *Filesystem {
 
 // Sources are the inputs of a collection.
 type Sources struct {
-	Runtime    runtime.Service
-	Endpoint   runtime.Endpoint
-	Mounts     *fsinfo.MountTable
-	System     fsinfo.System
-	RootDir    string
-	NodeName   string
-	Now        func() time.Time
+	Runtime  runtime.Service
+	Endpoint runtime.Endpoint
+	Mounts   *fsinfo.MountTable
+	System   fsinfo.System
+	RootDir  string
+	NodeName string
+	Now      func() time.Time
 }
 
 // Collect asks the runtime and the filesystems and assembles the kubelet's
@@ -139,6 +139,9 @@ func Collect(ctx context.Context, src Sources) (*Result, error) {
 	now := src.Now
 	if now == nil {
 		now = time.Now
+	}
+	if src.Now != nil {
+		src.Mounts.Clock = src.Now
 	}
 	res := &Result{CollectedAt: now(), MountTable: src.Mounts.Path}
 	res.Summary.Node.NodeName = src.NodeName
