@@ -233,3 +233,13 @@ func TestPlugin(t *testing.T) {
 		}
 	}
 }
+
+func TestLineQuotesTheMountinfoEntry(t *testing.T) {
+	sys := nodeSystem()
+	table := mustTable("node.txt", sys)
+	l := table.Lookup("/mnt/bind/x", sys)
+	want := "31 27 8:17 / /var/lib/containerd rw,relatime - xfs /dev/sdb1 rw,attr2,inode64"
+	if got := table.Line(l.Mount); got != want {
+		t.Errorf("Line = %q, want %q", got, want)
+	}
+}

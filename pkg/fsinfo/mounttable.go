@@ -1,10 +1,12 @@
 package fsinfo
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +65,7 @@ type MountTable struct {
 
 	partitions   map[string]*Partition
 	byMountpoint map[string]*mountinfo.Info
+	lines        map[int]string
 }
 
 // ReadMountTable parses the mountinfo file at path ("" = /proc/self/mountinfo)
@@ -81,14 +84,40 @@ func ReadMountTable(path string, sys System) (*MountTable, error) {
 
 // ParseMountTable is ReadMountTable on an open reader; name is used in errors.
 func ParseMountTable(r io.Reader, name string, sys System) (*MountTable, error) {
-	mounts, err := mountinfo.GetMountsFromReader(r, nil)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read mount table %s: %w", name, err)
+	}
+	mounts, err := mountinfo.GetMountsFromReader(bytes.NewReader(raw), nil)
 	if err != nil {
 		return nil, fmt.Errorf("parse mount table %s: %w", name, err)
 	}
 	if len(mounts) == 0 {
 		return nil, fmt.Errorf("parse mount table %s: %w", name, ErrEmptyMountTable)
 	}
-	return NewMountTable(name, mounts, sys), nil
+	t := NewMountTable(name, mounts, sys)
+	// Keep each line as written, to quote it when explaining a lookup.
+	t.lines = make(map[int]string, len(mounts))
+	for _, line := range strings.Split(string(raw), "\n") {
+		if id, _, ok := strings.Cut(line, " "); ok {
+			if n, err := strconv.Atoi(id); err == nil {
+				t.lines[n] = line
+			}
+		}
+	}
+	return t, nil
+}
+
+// Line returns the mountinfo line of a mount as read, or a reconstruction
+// when the table was not read from text.
+func (t *MountTable) Line(m *mountinfo.Info) string {
+	if m == nil {
+		return ""
+	}
+	if l, ok := t.lines[m.ID]; ok {
+		return l
+	}
+	return fmt.Sprintf("%d %d %d:%d %s %s %s %s - %s %s %s", m.ID, m.Parent, m.Major, m.Minor, m.Root, m.Mountpoint, m.Options, m.Optional, m.FSType, m.Source, m.VFSOptions)
 }
 
 // NewMountTable builds cadvisor's partition map (fs.go processMounts and
