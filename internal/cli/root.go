@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imagefs/imagefs/pkg/analyze/doctor"
 	"github.com/imagefs/imagefs/pkg/fsinfo"
 	"github.com/imagefs/imagefs/pkg/runtime"
 	"github.com/imagefs/imagefs/pkg/stats"
@@ -129,6 +130,8 @@ $CONTAINER_RUNTIME_ENDPOINT, then crictl's config ($CRI_CONFIG_FILE or
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "log each step on stderr")
 
 	root.AddCommand(newStatsCommand(g, streams))
+	root.AddCommand(newExplainCommand(g, streams))
+	root.AddCommand(newDoctorCommand(g, streams))
 	return root
 }
 
@@ -140,6 +143,13 @@ func exitCode(err error, errOut io.Writer) int {
 	var partial partialError
 	if errors.As(err, &partial) {
 		return ExitPartial
+	}
+	var findings findingsError
+	if errors.As(err, &findings) {
+		if findings.worst == doctor.Fail {
+			return ExitDoctorFail
+		}
+		return ExitDoctorWarn
 	}
 	fmt.Fprintf(errOut, "imagefs: %s\n", sentence(err))
 	var usage usageError

@@ -83,20 +83,26 @@ func reportProblems(streams IO, res *stats.Result) error {
 // collect resolves the endpoint, reads the mount table and runs one
 // collection. Shared by every command that needs the stats pipeline.
 func collect(ctx context.Context, g *GlobalOptions) (*stats.Result, error) {
+	res, _, err := collectWithTable(ctx, g)
+	return res, err
+}
+
+// collectWithTable is collect, also returning the mount table it used.
+func collectWithTable(ctx context.Context, g *GlobalOptions) (*stats.Result, *fsinfo.MountTable, error) {
 	ep, err := runtime.ResolveEndpoint(runtime.ResolveOptions{Flag: g.RuntimeEndpoint})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	client, err := runtime.Dial(ep, g.Timeout)
 	if err != nil {
-		return nil, runtimeError{ep: ep, timeout: g.Timeout.String(), err: err}
+		return nil, nil, runtimeError{ep: ep, timeout: g.Timeout.String(), err: err}
 	}
 	defer client.Close()
 
 	sys := fsinfo.OS()
 	mounts, err := fsinfo.ReadMountTable(g.Mountinfo, sys)
 	if err != nil {
-		return nil, mountTableError{path: g.Mountinfo, err: err}
+		return nil, nil, mountTableError{path: g.Mountinfo, err: err}
 	}
 	node := g.NodeName
 	if node == "" {
@@ -111,7 +117,7 @@ func collect(ctx context.Context, g *GlobalOptions) (*stats.Result, error) {
 		NodeName: node,
 	})
 	if err != nil {
-		return nil, runtimeError{ep: ep, timeout: g.Timeout.String(), err: err}
+		return nil, nil, runtimeError{ep: ep, timeout: g.Timeout.String(), err: err}
 	}
-	return res, nil
+	return res, mounts, nil
 }
