@@ -8,8 +8,9 @@
 #           docker-registry (local registry on 127.0.0.1), gdu (benchmark peer),
 #           busybox-static (pause image for pod tests)
 #   Go:     crictl v1.37.0 (independent CRI client used as a test oracle),
-#           containerd and ctr v2.4.2 built from their Go module (containerd 2.x as
-#           production nodes run it), under /usr/local/libexec/imagefs/containerd-v2.4.2
+#           containerd, ctr and containerd-shim-runc-v2 v2.4.2 built from their Go
+#           module (containerd 2.x as production nodes run it), under
+#           /usr/local/libexec/imagefs/containerd-v2.4.2
 set -euo pipefail
 
 CONTAINERD2_VERSION=v2.4.2
@@ -43,11 +44,13 @@ if [ ! -x /usr/local/bin/crictl ]; then
 	GOBIN=/usr/local/bin go install sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}
 fi
 
-if [ ! -x "${CONTAINERD2_DIR}/containerd" ] || [ ! -x "${CONTAINERD2_DIR}/ctr" ]; then
-	log "building containerd and ctr ${CONTAINERD2_VERSION} from their Go module (about a minute)"
+# The 2.x shim too: Debian's 1.6 shim cannot run pods for containerd 2.x.
+if [ ! -x "${CONTAINERD2_DIR}/containerd" ] || [ ! -x "${CONTAINERD2_DIR}/ctr" ] || [ ! -x "${CONTAINERD2_DIR}/containerd-shim-runc-v2" ]; then
+	log "building containerd, ctr and containerd-shim-runc-v2 ${CONTAINERD2_VERSION} from their Go module (about a minute)"
 	mkdir -p "${CONTAINERD2_DIR}"
 	GOFLAGS=-tags=no_btrfs GOBIN="${CONTAINERD2_DIR}" go install \
 		github.com/containerd/containerd/v2/cmd/containerd@${CONTAINERD2_VERSION} \
-		github.com/containerd/containerd/v2/cmd/ctr@${CONTAINERD2_VERSION}
+		github.com/containerd/containerd/v2/cmd/ctr@${CONTAINERD2_VERSION} \
+		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@${CONTAINERD2_VERSION}
 fi
 log "ready: containerd $(containerd --version | awk '{print $3}'), ${CONTAINERD2_DIR}/containerd $("${CONTAINERD2_DIR}/containerd" --version | awk '{print $3}'), crictl ${CRICTL_VERSION}"

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,7 @@ type findingsError struct{ worst doctor.Severity }
 func (e findingsError) Error() string { return "worst finding: " + string(e.worst) }
 
 func newDoctorCommand(g *GlobalOptions, streams IO) *cobra.Command {
+	var staleAfter time.Duration
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check this node for the known ways its filesystem stats go wrong",
@@ -57,7 +59,7 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			rep := doctor.Run(doctor.Inputs{Result: res, Table: table, Usage: dirUsage})
+			rep := doctor.Run(doctor.Inputs{Result: res, Table: table, Usage: dirUsage, StaleAfter: staleAfter})
 			if err := output.Doctor(streams.Out, rep, output.DoctorOptions{Format: g.Output, Color: streams.OutIsTTY}); err != nil {
 				return err
 			}
@@ -67,5 +69,6 @@ Exit codes:
 			return nil
 		},
 	}
+	cmd.Flags().DurationVar(&staleAfter, "stale-after", 30*time.Second, "runtime usage older than this is reported as stale (containerd refreshes every stats_collect_period, 10s by default)")
 	return cmd
 }

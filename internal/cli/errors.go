@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/imagefs/imagefs/pkg/fsinfo"
 	"github.com/imagefs/imagefs/pkg/runtime"
 	"github.com/imagefs/imagefs/pkg/stats"
@@ -99,4 +101,27 @@ func problemSentences(r *stats.Result) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// argsAreUsageErrors makes a wrong positional argument a usage error (exit
+// 2), as a wrong flag is: cobra's Args validators (NoArgs, MaximumNArgs, …)
+// return plain errors, which would otherwise exit 1.
+func argsAreUsageErrors(cmd *cobra.Command) {
+	if validate := cmd.Args; validate != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := validate(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		argsAreUsageErrors(sub)
+	}
+}
+
+// isUnknownCommand reports cobra's error for an unknown subcommand
+// ("imagefs bogus"), which cobra returns before any Args validator runs.
+func isUnknownCommand(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command ")
 }

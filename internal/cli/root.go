@@ -75,6 +75,7 @@ func Main(args []string, streams IO) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := NewRootCommand(streams)
+	argsAreUsageErrors(root)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	return exitCode(err, streams.ErrOut)
@@ -153,7 +154,7 @@ func exitCode(err error, errOut io.Writer) int {
 	}
 	fmt.Fprintf(errOut, "imagefs: %s\n", sentence(err))
 	var usage usageError
-	if errors.As(err, &usage) || errors.Is(err, runtime.ErrBadEndpoint) {
+	if errors.As(err, &usage) || errors.Is(err, runtime.ErrBadEndpoint) || isUnknownCommand(err) {
 		return ExitUsage
 	}
 	return ExitError

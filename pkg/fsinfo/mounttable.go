@@ -88,7 +88,7 @@ func ParseMountTable(r io.Reader, name string, sys System) (*MountTable, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read mount table %s: %w", name, err)
 	}
-	mounts, err := mountinfo.GetMountsFromReader(bytes.NewReader(raw), nil)
+	mounts, err := parseMountinfo(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("parse mount table %s: %w", name, err)
 	}

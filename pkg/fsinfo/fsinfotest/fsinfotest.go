@@ -18,12 +18,54 @@ func Dev(major, minor uint64) uint64 { return major<<8 | minor&0xff | (minor&^0x
 
 // System answers stat and statfs from maps.
 type System struct {
-	Stats   map[string]fsinfo.Stat
-	Statfs_ map[string]fsinfo.Statfs
+	Stats   map[string]fsinfo.Stat   `json:"stats"`
+	Statfs_ map[string]fsinfo.Statfs `json:"statfs"`
 	// Hang lists paths whose statfs never returns in time.
-	Hang map[string]bool
+	Hang map[string]bool `json:"hang,omitempty"`
 	// Missing lists paths Exists denies although Stat may answer.
-	Missing map[string]bool
+	Missing map[string]bool `json:"missing,omitempty"`
+}
+
+// Recorder wraps a real System and remembers every answer, so a lookup on
+// a live node can be replayed later from a System fixture.
+type Recorder struct {
+	fsinfo.System
+	Recorded System
+}
+
+// Record starts recording sys.
+func Record(sys fsinfo.System) *Recorder {
+	return &Recorder{System: sys, Recorded: System{Stats: map[string]fsinfo.Stat{}, Statfs_: map[string]fsinfo.Statfs{}, Missing: map[string]bool{}}}
+}
+
+func (r *Recorder) Stat(path string) (fsinfo.Stat, error) {
+	s, err := r.System.Stat(path)
+	if err == nil {
+		r.Recorded.Stats[path] = s
+	}
+	return s, err
+}
+
+func (r *Recorder) Statfs(path string, timeout time.Duration) (fsinfo.Statfs, error) {
+	s, err := r.System.Statfs(path, timeout)
+	if err == nil {
+		r.Recorded.Statfs_[path] = s
+	}
+	return s, err
+}
+
+func (r *Recorder) Exists(path string) bool {
+	ok := r.System.Exists(path)
+	if ok {
+		if _, known := r.Recorded.Stats[path]; !known {
+			if s, err := r.System.Stat(path); err == nil {
+				r.Recorded.Stats[path] = s
+			}
+		}
+	} else {
+		r.Recorded.Missing[path] = true
+	}
+	return ok
 }
 
 var _ fsinfo.System = (*System)(nil)
