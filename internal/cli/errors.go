@@ -85,6 +85,8 @@ func problemSentences(r *stats.Result) []string {
 		}
 		var s string
 		switch {
+		case f.KubeletError == "" && f.Stats != nil && f.Stats.UsedBytes == nil && f.Role == stats.RoleImage:
+			s = fmt.Sprintf("%s filesystem: the runtime's ImageFsInfo has no used_bytes; the kubelet v1.37 dereferences it without a nil check and would crash building the Summary: upgrade or fix the runtime's CRI implementation", f.Role)
 		case f.KubeletError == "" && f.Stats != nil && f.Stats.CapacityBytes == nil:
 			s = fmt.Sprintf("%s filesystem: the kubelet would report it without capacity, available or inodes (%s); image GC then fails with \"invalid capacity 0 on image filesystem\"", f.Role, strings.Join(f.Notes, "; "))
 		case f.KubeletError == "":
