@@ -133,6 +133,7 @@ $CONTAINER_RUNTIME_ENDPOINT, then crictl's config ($CRI_CONFIG_FILE or
 	root.AddCommand(newStatsCommand(g, streams))
 	root.AddCommand(newExplainCommand(g, streams))
 	root.AddCommand(newDoctorCommand(g, streams))
+	root.AddCommand(newPressureCommand(g, streams))
 	return root
 }
 
@@ -144,6 +145,10 @@ func exitCode(err error, errOut io.Writer) int {
 	var partial partialError
 	if errors.As(err, &partial) {
 		return ExitPartial
+	}
+	var press pressureError
+	if errors.As(err, &press) {
+		return ExitPressure
 	}
 	var findings findingsError
 	if errors.As(err, &findings) {
