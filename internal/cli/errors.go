@@ -57,6 +57,10 @@ func sentence(err error) string {
 	if errors.As(err, &mt) {
 		return fmt.Sprintf("cannot use the mount table %s (%v): imagefs needs a readable /proc; pass --mountinfo with a mountinfo file", mt.path, err)
 	}
+	var le liveError
+	if errors.As(err, &le) {
+		return fmt.Sprintf("could not compare with the live kubelet: %v", le.err)
+	}
 	var ce configError
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("unusable kubelet configuration: %v; fix it or pass --kubelet-config with the file the kubelet uses", ce.err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/imagefs/imagefs/pkg/analyze/explain"
 )
@@ -122,7 +123,49 @@ func narrative(w io.Writer, r *explain.Report, s style) error {
 	for _, f := range r.Filesystems {
 		explainFs(w, f, s)
 	}
+	if r.Live != nil {
+		liveSection(w, r.Live, s)
+	}
 	return nil
+}
+
+func liveSection(w io.Writer, l *explain.Live, s style) {
+	fmt.Fprintln(w, s.h1("6. The live kubelet, side by side"))
+	fmt.Fprintf(w, "   source: %s\n", l.Source)
+	if l.Error != "" {
+		fmt.Fprintln(w, "   "+s.bad("could not fetch the live Summary: "+l.Error))
+		fmt.Fprintln(w)
+		return
+	}
+	rows := []string{fmt.Sprintf("%-10s %-15s %20s %20s %12s", "ROLE", "FIELD", "IMAGEFS", "KUBELET", "DIFF")}
+	for _, rd := range l.Roles {
+		for _, f := range rd.Fields {
+			ours, live := Count(f.Ours), Count(f.Live)
+			if f.Field == "time" {
+				ours, live = timeOrDash(f.OursTime), timeOrDash(f.LiveTime)
+			}
+			diff := "="
+			if !f.Equal {
+				diff = "≠"
+				if f.Diff != nil {
+					diff = fmt.Sprintf("%+d", *f.Diff)
+				}
+			}
+			rows = append(rows, fmt.Sprintf("%-10s %-15s %20s %20s %12s", rd.Role, f.Field, ours, live, diff))
+		}
+	}
+	s.block(w, rows...)
+	for _, r := range l.Reasons {
+		fmt.Fprintf(w, "   - %s\n", r)
+	}
+	fmt.Fprintln(w)
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05Z")
 }
 
 func usageLine(u explain.Usage) string {

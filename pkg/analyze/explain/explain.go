@@ -42,7 +42,7 @@ type Report struct {
 	ImageFsInfo ImageFsInfo   `json:"imageFsInfo"`
 	MountTable  string        `json:"mountTable"`
 	Filesystems []*Filesystem `json:"filesystems"`
-	Live        any           `json:"live,omitempty"`
+	Live        *Live         `json:"live,omitempty"`
 }
 
 // Runtime is step 1: which endpoint, why, and what answered.
