@@ -29,7 +29,7 @@ const (
 	ExitPartial = 3 // computed, but the kubelet would omit or fail a filesystem
 )
 
-const exitCodesHelp = `Exit codes:
+const exitCodesHelp = `Exit codes (stats and explain; doctor and pressure document their own 3 and 4):
   0  every filesystem resolved as the kubelet would resolve it
   1  nothing could be computed (runtime unreachable or hung, socket missing,
      permission denied, runtime without ImageFsInfo, unreadable mount table)

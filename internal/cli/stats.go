@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -93,6 +94,7 @@ func collectWithTable(ctx context.Context, g *GlobalOptions) (*stats.Result, *fs
 	if err != nil {
 		return nil, nil, err
 	}
+	slog.Debug("runtime endpoint", "url", ep.URL, "source", ep.Source)
 	client, err := runtime.Dial(ep, g.Timeout)
 	if err != nil {
 		return nil, nil, runtimeError{ep: ep, timeout: g.Timeout.String(), err: err}
@@ -104,6 +106,7 @@ func collectWithTable(ctx context.Context, g *GlobalOptions) (*stats.Result, *fs
 	if err != nil {
 		return nil, nil, mountTableError{path: g.Mountinfo, err: err}
 	}
+	slog.Debug("mount table", "path", g.Mountinfo, "mounts", len(mounts.Mounts), "partitions", len(mounts.Partitions()))
 	node := g.NodeName
 	if node == "" {
 		node, _ = os.Hostname()
@@ -118,6 +121,14 @@ func collectWithTable(ctx context.Context, g *GlobalOptions) (*stats.Result, *fs
 	})
 	if err != nil {
 		return nil, nil, runtimeError{ep: ep, timeout: g.Timeout.String(), err: err}
+	}
+	slog.Debug("runtime", "name", res.Runtime.Name, "version", res.Runtime.Version)
+	for _, f := range res.Filesystems {
+		if f.Lookup == nil || f.SameAs != "" {
+			continue
+		}
+		l := f.Lookup
+		slog.Debug("lookup", "role", f.Role, "dir", f.Dir, "major", l.Major, "minor", l.Minor, "via", l.Via, "device", l.Device, "err", l.Err)
 	}
 	return res, mounts, nil
 }
