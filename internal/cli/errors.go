@@ -102,7 +102,7 @@ func problemSentences(r *stats.Result) []string {
 		case f.Lookup != nil && errors.Is(f.Lookup.Err, fsinfo.ErrStatFailed) && f.Role == stats.RoleNode:
 			s = fmt.Sprintf("the kubelet root dir %s does not exist here, so the kubelet would fail the Summary API; pass --root-dir with the kubelet's --root-dir (kubelet error: %s)", f.Dir, f.KubeletError)
 		case f.Lookup != nil && errors.Is(f.Lookup.Err, fsinfo.ErrStatFailed):
-			s = fmt.Sprintf("the runtime's %s filesystem directory %s does not exist in this mount namespace, so its capacity is unknown and the kubelet would fail the Summary API; run imagefs in the kubelet's mount namespace (e.g. nsenter -t 1 -m imagefs …) or mount the runtime's root into its container (kubelet error: %s)", f.Role, f.Dir, f.KubeletError)
+			s = fmt.Sprintf("the runtime's %s filesystem directory %s does not exist in this mount namespace, so its capacity is unknown and the kubelet would fail the Summary API; run imagefs in the kubelet's mount namespace (e.g. nsenter -t 1 -m imagefs …) or mount the runtime's root into its container; if it is missing there too, the runtime reports a directory it never created (containerd 1.6 does with an overlayfs root_path) (kubelet error: %s)", f.Role, f.Dir, f.KubeletError)
 		case f.Lookup != nil && errors.Is(f.Lookup.Err, fsinfo.ErrDeviceNotInPartitionsMap):
 			s = fmt.Sprintf("%s filesystem: %s is on device %d:%d, which is not in cadvisor's partition map (no cadvisor plugin for its fs type, or no /dev/ source), so the kubelet would fail the Summary API; move the directory to a supported filesystem (ext4, xfs, btrfs, tmpfs, overlay, nfs, zfs) (kubelet error: %s)", f.Role, f.Dir, f.Lookup.Major, f.Lookup.Minor, f.KubeletError)
 		default:

@@ -128,7 +128,7 @@ func checkRuntimeImageFs(in Inputs) Finding {
 	if img.Lookup != nil && errors.Is(img.Lookup.Err, fsinfo.ErrStatFailed) {
 		f.Severity, f.Summary = Fail, fmt.Sprintf("the runtime's mountpoint %s does not exist in this mount namespace", mp)
 		f.Evidence = append(f.Evidence, img.Lookup.Err.Error())
-		f.Fix = "run imagefs where the kubelet runs (the host mount namespace: nsenter -t 1 -m), or mount the runtime's root into imagefs's container at the same path; if the kubelet itself cannot see it, the runtime runs in another mount namespace than the kubelet"
+		f.Fix = "run imagefs where the kubelet runs (the host mount namespace: nsenter -t 1 -m), or mount the runtime's root into imagefs's container at the same path; if it is missing on the host too, the runtime reports a directory it never created (containerd 1.6 does when the overlayfs snapshotter has a root_path: upgrade to 2.x or drop root_path)"
 		return f
 	}
 	f.Severity, f.Summary = OK, fmt.Sprintf("%s %s reports %s", res.Runtime.Name, res.Runtime.Version, mp)
