@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,10 +49,8 @@ Exit codes:
   imagefs doctor -o json | jq '.findings[] | select(.severity != "ok")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch g.Output {
-			case output.FormatTable, output.FormatJSON, output.FormatYAML:
-			default:
-				return usageError{fmt.Errorf("unknown --output %q: use table, json or yaml", g.Output)}
+			if err := checkOutput(g.Output, output.FormatTable, output.FormatJSON, output.FormatYAML); err != nil {
+				return err
 			}
 			res, table, err := collectWithTable(cmd.Context(), g)
 			if err != nil {

@@ -106,10 +106,8 @@ Exit codes:
   imagefs pressure --watch --interval 10s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch g.Output {
-			case output.FormatTable, output.FormatJSON, output.FormatYAML:
-			default:
-				return usageError{fmt.Errorf("unknown --output %q: use table, json or yaml", g.Output)}
+			if err := checkOutput(g.Output, output.FormatTable, output.FormatJSON, output.FormatYAML); err != nil {
+				return err
 			}
 			if watch && interval <= 0 {
 				return usageError{fmt.Errorf("--interval must be positive, got %s", interval)}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -134,7 +135,22 @@ $CONTAINER_RUNTIME_ENDPOINT, then crictl's config ($CRI_CONFIG_FILE or
 	root.AddCommand(newExplainCommand(g, streams))
 	root.AddCommand(newDoctorCommand(g, streams))
 	root.AddCommand(newPressureCommand(g, streams))
+	root.AddCommand(newGCCommand(g, streams))
 	return root
+}
+
+// checkOutput rejects an -o value the command cannot render.
+func checkOutput(format string, allowed ...string) error {
+	for _, a := range allowed {
+		if format == a {
+			return nil
+		}
+	}
+	list := strings.Join(allowed, ", ")
+	if n := len(allowed); n > 1 {
+		list = strings.Join(allowed[:n-1], ", ") + " or " + allowed[n-1]
+	}
+	return usageError{fmt.Errorf("unknown --output %q: use %s", format, list)}
 }
 
 // exitCode prints err as one sentence and maps it to an exit code.

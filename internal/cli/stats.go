@@ -49,10 +49,8 @@ from the current mount table, the kubelet from the one at its start.
   imagefs stats --runtime-endpoint unix:///run/containerd/containerd.sock --root-dir /var/lib/kubelet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch g.Output {
-			case output.FormatTable, output.FormatJSON, output.FormatYAML:
-			default:
-				return usageError{fmt.Errorf("unknown --output %q: use table, json or yaml", g.Output)}
+			if err := checkOutput(g.Output, output.FormatTable, output.FormatJSON, output.FormatYAML); err != nil {
+				return err
 			}
 			res, err := collect(cmd.Context(), g)
 			if err != nil {

@@ -148,59 +148,55 @@ func statFs(t *testing.T, path string) statF {
 // bytes (st_blocks*512) and inodes, each (dev, ino) once.
 func snapshotUsage(t *testing.T, snapshotterDir string) (bytes, inodes uint64) {
 	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(snapshotterDir, "snapshots", "*", "fs"))
+	bytes, inodes, err := diskUsage(dirs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes, inodes
+}
+
+// walkUsage is diskUsage of one directory, tolerating errors.
+func walkUsage(dir string) (bytes, inodes uint64) {
+	bytes, inodes, _ = diskUsage(dir)
+	return bytes, inodes
+}
+
+// diskUsage is allocated bytes and inodes under dirs, each (dev, ino) once
+// across all of them, not crossing into other filesystems. It walks on past
+// errors and returns the first.
+func diskUsage(dirs ...string) (bytes, inodes uint64, firstErr error) {
 	type key struct{ dev, ino uint64 }
 	seen := map[key]bool{}
-	dirs, _ := filepath.Glob(filepath.Join(snapshotterDir, "snapshots", "*", "fs"))
-	for _, d := range dirs {
-		err := filepath.Walk(d, func(p string, fi os.FileInfo, err error) error {
+	for _, dir := range dirs {
+		root, err := os.Lstat(dir)
+		if err != nil {
+			return 0, 0, err
+		}
+		rootDev := root.Sys().(*syscall.Stat_t).Dev
+		_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 			if err != nil {
-				return err
+				if firstErr == nil {
+					firstErr = fmt.Errorf("walk %s: %w", p, err)
+				}
+				return nil
 			}
 			st := fi.Sys().(*syscall.Stat_t)
-			k := key{st.Dev, st.Ino}
-			if !seen[k] {
+			if st.Dev != rootDev {
+				if fi.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if k := (key{st.Dev, st.Ino}); !seen[k] {
 				seen[k] = true
 				bytes += uint64(st.Blocks) * 512
 				inodes++
 			}
 			return nil
 		})
-		if err != nil {
-			t.Fatalf("walk %s: %v", d, err)
-		}
 	}
-	return bytes, inodes
-}
-
-// walkUsage is allocated bytes and inodes under dir, each (dev, ino) once,
-// without crossing filesystems.
-func walkUsage(dir string) (bytes, inodes uint64) {
-	type key struct{ dev, ino uint64 }
-	seen := map[key]bool{}
-	var rootDev uint64
-	if fi, err := os.Lstat(dir); err == nil {
-		rootDev = fi.Sys().(*syscall.Stat_t).Dev
-	}
-	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return nil
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		if st.Dev != rootDev {
-			if fi.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		k := key{st.Dev, st.Ino}
-		if !seen[k] {
-			seen[k] = true
-			bytes += uint64(st.Blocks) * 512
-			inodes++
-		}
-		return nil
-	})
-	return bytes, inodes
+	return bytes, inodes, firstErr
 }
 
 // devOf returns major:minor of a path as the kernel reports it.
