@@ -37,3 +37,4 @@ run bin/imagefs stats --root-dir "$root_dir" -o json
 run bin/imagefs explain imagefs --root-dir "$root_dir"
 run bin/imagefs doctor --root-dir "$root_dir"
 run bin/imagefs pressure --root-dir "$root_dir"
+run bin/imagefs gc --dry-run --force --root-dir "$root_dir"

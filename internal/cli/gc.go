@@ -42,6 +42,7 @@ func newGCCommand(g *GlobalOptions, streams IO) *cobra.Command {
 
 // newGCCommandWith is newGCCommand with the options tests replace.
 func newGCCommandWith(g *GlobalOptions, streams IO, o *gcOptions) *cobra.Command {
+	var cfg kubeletConfigOptions
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Show which images the kubelet's image garbage collection would remove now, and whether that is enough",
@@ -58,6 +59,10 @@ func newGCCommandWith(g *GlobalOptions, streams IO, o *gcOptions) *cobra.Command
                   total reaches amountToFree
   max age       with --image-maximum-gc-age > 0 and a kubelet running longer
                   than that, images unused for longer are removed first
+
+The thresholds come from the --image-* flags when given, else from
+--kubelet-config, else from the running kubelet's --config and flags, else
+the kubelet defaults (85, 80, 2m, 0).
 
 The kubelet keeps firstDetected and lastUsed in memory only. imagefs takes
 firstDetected = the kubelet's start (its process start time, or boot time
@@ -86,9 +91,13 @@ Exit codes:
   imagefs gc --apply --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.policyFromKubelet(cmd, g, &cfg); err != nil {
+				return err
+			}
 			return runGC(cmd.Context(), g, o, streams)
 		},
 	}
+	cfg.addFlags(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&o.dryRun, "dry-run", false, "only show the plan (the default; the flag exists for clarity)")
 	f.BoolVar(&o.apply, "apply", false, "remove the planned images through CRI RemoveImage (needs --yes)")
@@ -101,6 +110,30 @@ Exit codes:
 	f.StringVar(&o.assumeFirstDetected, "assume-first-detected", "", "firstDetected for every image: an RFC 3339 time, or a duration meaning that long ago (default: the kubelet's start)")
 	f.BoolVar(&o.exactBytes, "bytes", false, "print exact byte counts instead of human sizes (table)")
 	return cmd
+}
+
+// policyFromKubelet fills the GC thresholds not given as flags from the
+// kubelet's settings (--kubelet-config, else the running kubelet's command
+// line, else the defaults the flags already hold).
+func (o *gcOptions) policyFromKubelet(cmd *cobra.Command, g *GlobalOptions, cfg *kubeletConfigOptions) error {
+	s, _, err := cfg.load(cmd, g)
+	if err != nil {
+		return err
+	}
+	changed := cmd.Flags().Changed
+	if !changed("image-gc-high-threshold") {
+		o.high = int(s.ImageGCHighThresholdPercent)
+	}
+	if !changed("image-gc-low-threshold") {
+		o.low = int(s.ImageGCLowThresholdPercent)
+	}
+	if !changed("image-minimum-gc-age") {
+		o.minAge = s.ImageMinimumGCAge
+	}
+	if !changed("image-maximum-gc-age") {
+		o.maxAge = s.ImageMaximumGCAge
+	}
+	return nil
 }
 
 // gcPolicyFromFlags is the image GC policy from gc's flags, validated as
@@ -119,10 +152,8 @@ func gcPolicyFromFlags(o *gcOptions) (gc.Policy, error) {
 }
 
 func runGC(ctx context.Context, g *GlobalOptions, o *gcOptions, streams IO) error {
-	switch g.Output {
-	case output.FormatTable, output.FormatJSON, output.FormatYAML:
-	default:
-		return usageError{fmt.Errorf("unknown --output %q: use table, json or yaml", g.Output)}
+	if err := checkOutput(g.Output, output.FormatTable, output.FormatJSON, output.FormatYAML); err != nil {
+		return err
 	}
 	switch {
 	case o.apply && o.dryRun:
