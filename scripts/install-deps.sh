@@ -6,7 +6,8 @@
 # Installs (only what is missing):
 #   Debian: containerd (1.6) + runc, mkfs tools for ext4/xfs/btrfs, skopeo, umoci,
 #           docker-registry (local registry on 127.0.0.1), gdu (benchmark peer),
-#           busybox-static (pause image for pod tests)
+#           busybox-static (pause image for pod tests), prometheus (for promtool:
+#           metrics lint and alert-rule unit tests; its service is not started)
 #   Go:     crictl v1.37.0 (independent CRI client used as a test oracle),
 #           containerd, ctr and containerd-shim-runc-v2 v2.4.2 built from their Go
 #           module (containerd 2.x as production nodes run it), under
@@ -24,13 +25,21 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
-apt_packages=(containerd runc xfsprogs btrfs-progs e2fsprogs skopeo umoci docker-registry gdu busybox-static util-linux)
+apt_packages=(containerd runc xfsprogs btrfs-progs e2fsprogs skopeo umoci docker-registry gdu busybox-static util-linux prometheus)
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	log "apt-get install ${missing[*]}"
+	# Debian's policy-rc.d convention: exit 101 forbids package scripts to
+	# start services (containerd, prometheus, docker-registry); the tests
+	# start private instances themselves.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

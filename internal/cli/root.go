@@ -136,6 +136,7 @@ $CONTAINER_RUNTIME_ENDPOINT, then crictl's config ($CRI_CONFIG_FILE or
 	root.AddCommand(newDoctorCommand(g, streams))
 	root.AddCommand(newPressureCommand(g, streams))
 	root.AddCommand(newGCCommand(g, streams))
+	root.AddCommand(newServeCommand(g, streams))
 	return root
 }
 
