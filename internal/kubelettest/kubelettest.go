@@ -7,6 +7,13 @@
 //	GET /stats/summary                              the kubelet (port 10250 or 10255)
 //	GET /api/v1/nodes/{name}/proxy/stats/summary    the API server's node proxy
 //	GET /api/v1/nodes/{name}                        the Node object
+//	GET /api/v1/nodes                               the NodeList (labelSelector, limit, continue)
+//	GET /api/v1/namespaces/{ns}/pods                the imagefs exporter pods (labelSelector)
+//	GET /api/v1/namespaces/{ns}/pods/{pod}/proxy/…  the API server's pod proxy to an exporter
+//
+// With Options.Nodes it is a whole cluster: many nodes, each with its own
+// Summary, labels, latency and failure (see NodeSpec), and it counts the
+// proxied requests in flight so a client's concurrency bound can be checked.
 //
 // Summary bodies are json.MarshalIndent of a statsapi.Summary, as the
 // kubelet's go-restful writes them; errors copy the wire shape of each side:
@@ -20,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +95,22 @@ type Options struct {
 	ForbidStats bool
 	// User is the user named in 403 messages; DefaultUser if empty.
 	User string
+
+	// Nodes, when not empty, makes the server a cluster of these nodes
+	// (see cluster.go); Node, Summary, Body, ServerError and
+	// KubeletUnreachable then describe nothing, each NodeSpec says what
+	// its node does. Options.Delay still holds every request.
+	Nodes []NodeSpec
+	// Latency holds every node's and exporter pod's proxied answer this
+	// long, unless its NodeSpec.Delay says otherwise.
+	Latency time.Duration
+	// ExporterNamespace and ExporterPort are where the imagefs DaemonSet's
+	// pods run and listen; "imagefs" and 9847 if empty.
+	ExporterNamespace string
+	ExporterPort      int
+	// HTTP2 offers h2 in the TLS handshake, as an API server does (one
+	// connection carries every concurrent request).
+	HTTP2 bool
 }
 
 // Server is a started test server. Files live in t.TempDir().
@@ -116,11 +141,32 @@ type Server struct {
 	opts Options
 	mu   sync.Mutex
 	reqs []string
+
+	srv       *httptest.Server
+	done      chan struct{}
+	closeOnce sync.Once
+	// cluster is the Options.Nodes mode; see cluster.go.
+	cluster  map[string]*clusterNode
+	order    []string
+	inFlight atomic.Int64
+	maxIn    atomic.Int64
+	conns    atomic.Int64
 }
 
 // Start starts a server and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s, err := New(opts, t.TempDir())
+	if err != nil {
+		t.Fatalf("kubelettest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New starts a server outside a test (a benchmark program), writing its
+// files into dir; Close stops it.
+func New(opts Options, dir string) (*Server, error) {
 	if opts.Node == "" {
 		opts.Node = DefaultNode
 	}
@@ -130,33 +176,54 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.BodyContentType == "" {
 		opts.BodyContentType = "application/json"
 	}
-	s := &Server{Node: opts.Node, Summary: opts.Summary, opts: opts, Token: "kubelettest-token-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	s := &Server{Node: opts.Node, Summary: opts.Summary, opts: opts, Token: "kubelettest-token-" + strconv.FormatInt(time.Now().UnixNano(), 36), done: make(chan struct{})}
 	if s.Summary == nil {
 		s.Summary = NewSummary(opts.Node, time.Now())
+	}
+	if err := s.initCluster(); err != nil {
+		return nil, err
 	}
 
 	p, err := newPKI("kubelettest-client")
 	if err != nil {
-		t.Fatalf("kubelettest: %v", err)
+		return nil, err
 	}
-	dir := t.TempDir()
 	s.CAPEM = p.caPEM
-	s.CAFile = writeFile(t, dir, "ca.crt", p.caPEM)
-	s.ClientCertFile = writeFile(t, dir, "client.crt", p.clientCert)
-	s.ClientKeyFile = writeFile(t, dir, "client.key", p.clientKey)
-	s.TokenFile = writeFile(t, dir, "token", []byte(s.Token+"\n"))
+	for _, f := range []struct {
+		dst  *string
+		name string
+		data []byte
+	}{
+		{&s.CAFile, "ca.crt", p.caPEM},
+		{&s.ClientCertFile, "client.crt", p.clientCert},
+		{&s.ClientKeyFile, "client.key", p.clientKey},
+		{&s.TokenFile, "token", []byte(s.Token + "\n")},
+	} {
+		if *f.dst, err = writeFile(dir, f.name, f.data); err != nil {
+			return nil, err
+		}
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats/summary", s.kubeletSummary)
 	mux.HandleFunc("GET /api/v1/nodes/{name}/proxy/stats/summary", s.proxySummary)
 	mux.HandleFunc("GET /api/v1/nodes/{name}", s.getNode)
+	mux.HandleFunc("GET /api/v1/nodes", s.listNodes)
+	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.listPods)
+	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/proxy/{path...}", s.podProxy)
 
 	srv := httptest.NewUnstartedServer(s.wrap(mux))
 	// Handshake failures are the point of some tests; keep them off stderr.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
 	if opts.PlainHTTP {
 		srv.Start()
 	} else {
+		srv.EnableHTTP2 = opts.HTTP2
 		srv.TLS = &tls.Config{
 			Certificates: []tls.Certificate{p.serving},
 			ClientCAs:    p.pool,
@@ -167,11 +234,22 @@ func Start(t testing.TB, opts Options) *Server {
 		}
 		srv.StartTLS()
 	}
-	t.Cleanup(srv.Close)
+	s.srv = srv
 	s.URL = srv.URL
 	s.NodeObject = newNode(opts.Node, srv.Listener.Addr().String())
-	s.Kubeconfig = s.writeKubeconfig(t, dir)
-	return s
+	if s.Kubeconfig, err = s.writeKubeconfig(dir); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases requests held by Hang or Delay and stops the server.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.srv.Close()
+	})
 }
 
 // Requests returns the paths asked for so far, in order.
@@ -187,15 +265,12 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		s.mu.Lock()
 		s.reqs = append(s.reqs, r.URL.Path)
 		s.mu.Unlock()
+		if strings.Contains(r.URL.Path, "/proxy/") {
+			s.enter()
+			defer s.inFlight.Add(-1)
+		}
 		if s.opts.Delay > 0 {
-			select {
-			case <-time.After(s.opts.Delay):
-			case <-r.Context().Done():
-				// The client gave up. Returning would send an empty 200,
-				// which can still reach a client that is mid-close; drop
-				// the connection instead, as a stalled kubelet would.
-				panic(http.ErrAbortHandler)
-			}
+			s.wait(r, s.opts.Delay)
 		}
 		if s.opts.RequireToken && !s.authenticated(r) {
 			if isAPIServerPath(r.URL.Path) {
@@ -207,6 +282,30 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// wait holds a request for d, or until the client gives up or the server
+// closes (d < 0 waits for those only).
+func (s *Server) wait(r *http.Request, d time.Duration) {
+	if d == 0 {
+		return
+	}
+	var after <-chan time.Time
+	if d > 0 {
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		after = tm.C
+	}
+	select {
+	case <-after:
+	case <-r.Context().Done():
+		// The client gave up. Returning would send an empty 200,
+		// which can still reach a client that is mid-close; drop
+		// the connection instead, as a stalled kubelet would.
+		panic(http.ErrAbortHandler)
+	case <-s.done:
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func (s *Server) authenticated(r *http.Request) bool {
@@ -239,6 +338,10 @@ func (s *Server) proxySummary(w http.ResponseWriter, r *http.Request) {
 			&metav1.StatusDetails{Name: name, Kind: "nodes"})
 		return
 	}
+	if s.cluster != nil {
+		s.clusterSummary(w, r, name)
+		return
+	}
 	if name != s.Node {
 		s.notFound(w, name)
 		return
@@ -254,6 +357,14 @@ func (s *Server) proxySummary(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if s.cluster != nil {
+		if n := s.cluster[name]; n != nil && !n.spec.Gone {
+			writeJSON(w, http.StatusOK, n.obj)
+			return
+		}
+		s.notFound(w, name)
+		return
+	}
 	if name != s.Node {
 		s.notFound(w, name)
 		return
@@ -315,8 +426,7 @@ func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, ms
 	w.Write(b)
 }
 
-func (s *Server) writeKubeconfig(t testing.TB, dir string) string {
-	t.Helper()
+func (s *Server) writeKubeconfig(dir string) (string, error) {
 	cfg := clientcmdapi.NewConfig()
 	cluster := clientcmdapi.NewCluster()
 	cluster.Server = s.URL
@@ -339,19 +449,12 @@ func (s *Server) writeKubeconfig(t testing.TB, dir string) string {
 	cfg.Contexts["kubelettest-cert"] = certCtx
 	cfg.CurrentContext = "kubelettest"
 	path := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatalf("kubelettest: %v", err)
-	}
-	return path
+	return path, clientcmd.WriteToFile(*cfg, path)
 }
 
-func writeFile(t testing.TB, dir, name string, data []byte) string {
-	t.Helper()
+func writeFile(dir, name string, data []byte) (string, error) {
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatalf("kubelettest: %v", err)
-	}
-	return path
+	return path, os.WriteFile(path, data, 0o600)
 }
 
 // NewSummary is a plausible Summary for a containerd node: node.fs on the
