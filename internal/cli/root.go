@@ -137,6 +137,8 @@ $CONTAINER_RUNTIME_ENDPOINT, then crictl's config ($CRI_CONFIG_FILE or
 	root.AddCommand(newPressureCommand(g, streams))
 	root.AddCommand(newGCCommand(g, streams))
 	root.AddCommand(newServeCommand(g, streams))
+	root.AddCommand(newImagesCommand(g, streams))
+	root.AddCommand(newDuCommand(g, streams))
 	return root
 }
 
