@@ -169,4 +169,3 @@ func TestStatsThroughBindMount(t *testing.T) {
 		t.Errorf("explain does not name the first mount %s as the partition:\n%s", m.Dir, out)
 	}
 }
-
