@@ -168,8 +168,23 @@ func fromTransport(e *Error, err error, timeout time.Duration, apiServer bool) *
 		}
 	case errors.As(err, &dns), errors.As(err, &op) && op.Op == "dial":
 		e.Kind = ErrUnreachable
+		if apiServer {
+			e.Hint = "check the kubeconfig's server URL (--server, --context) and that the API server is up"
+		}
 	}
 	return e
+}
+
+// ClassifyTransport gives an error of a request made to the API server
+// without this package (pkg/cluster's lists and pod proxy) the same
+// sentinels and hints as FromAPIServer's own failures.
+func ClassifyTransport(e *Error, err error, timeout time.Duration) *Error {
+	return fromTransport(e, err, timeout, true)
+}
+
+// ClassifyStatus is ClassifyTransport for an answer with an HTTP status.
+func ClassifyStatus(e *Error, code int, message string) *Error {
+	return fromStatus(e, code, message)
 }
 
 // fromStatus classifies an HTTP answer that is not 200 by its code alone;
