@@ -61,6 +61,10 @@ func sentence(err error) string {
 	if errors.As(err, &le) {
 		return fmt.Sprintf("could not compare with the live kubelet: %v", le.err)
 	}
+	var cz configzError
+	if errors.As(err, &cz) {
+		return fmt.Sprintf("could not read the kubelet's /configz through the API server: %v; or pass --kubelet-config with the kubelet's config file", cz.err)
+	}
 	var ce configError
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("unusable kubelet configuration: %v; fix it or pass --kubelet-config with the file the kubelet uses", ce.err)

@@ -94,3 +94,29 @@ func TestExplainLive(t *testing.T) {
 		})
 	}
 }
+
+func TestPressureFromConfigz(t *testing.T) {
+	dir := t.TempDir()
+	rt := crifake.Start(t, crifake.WithImageFsInfo(crifake.ImageFs(dir, 4096, 3, time.Now())))
+	run := func(opts kubelettest.Options, args ...string) (int, string, string) {
+		k := kubelettest.Start(t, opts)
+		var out, errOut bytes.Buffer
+		code := cli.Main(append([]string{"pressure", "-o", "json", "--runtime-endpoint", rt.Endpoint, "--root-dir", dir, "--kubelet-configz", "--kubeconfig", k.Kubeconfig, "--node", kubelettest.DefaultNode}, args...), cli.IO{Out: &out, ErrOut: &errOut})
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := run(kubelettest.Options{Configz: []byte(`{"kubeletconfig":{"evictionHard":{"imagefs.available":"99.5%"},"imageGCHighThresholdPercent":90,"imageGCLowThresholdPercent":70}}`)})
+	if code != 3 {
+		t.Fatalf("exit %d, want 3 (99.5%% imagefs.available is met on any real filesystem): %s", code, errOut)
+	}
+	if !strings.Contains(out, `"source": "/configz of node `+kubelettest.DefaultNode+`"`) || !strings.Contains(out, `"configured": "99.5%"`) {
+		t.Errorf("the thresholds do not come from /configz:\n%s", out)
+	}
+	code, _, errOut = run(kubelettest.Options{})
+	if code != 1 || strings.Count(errOut, "imagefs: ") != 1 || !strings.Contains(errOut, "/configz") || !strings.Contains(errOut, "404") {
+		t.Errorf("missing /configz: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = run(kubelettest.Options{ForbidProxy: true})
+	if code != 1 || !strings.Contains(errOut, "nodes/proxy") {
+		t.Errorf("forbidden: exit %d, stderr %q", code, errOut)
+	}
+}

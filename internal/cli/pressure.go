@@ -3,11 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imagefs/imagefs/pkg/analyze/pressure"
+	"github.com/imagefs/imagefs/pkg/kubelet"
 	"github.com/imagefs/imagefs/pkg/kubeletconfig"
 	"github.com/imagefs/imagefs/pkg/output"
 )
@@ -22,17 +24,60 @@ func (pressureError) Error() string { return "DiskPressure" }
 
 // kubeletConfigOptions choose where kubelet settings come from.
 type kubeletConfigOptions struct {
-	file string
+	file       string
+	configz    bool
+	kubeconfig kubelet.KubeconfigOptions
+	node       string
+	timeout    time.Duration
 }
 
 func (o *kubeletConfigOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.file, "kubelet-config", "", "KubeletConfiguration file to read thresholds from (default: the running kubelet's --config and flags, else kubelet defaults)")
+	f := cmd.Flags()
+	f.StringVar(&o.file, "kubelet-config", "", "KubeletConfiguration file to read thresholds from (default: the running kubelet's --config and flags, else kubelet defaults)")
+	f.BoolVar(&o.configz, "kubelet-configz", false, "read the kubelet's effective settings from its /configz through the API server (needs get on nodes/proxy)")
+	f.StringVar(&o.kubeconfig.Kubeconfig, "kubeconfig", "", "kubeconfig for --kubelet-configz (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	f.StringVar(&o.kubeconfig.Context, "context", "", "kubeconfig context for --kubelet-configz")
+	f.StringVar(&o.node, "node", "", "node whose /configz to read (default: --node-name, else the hostname)")
+	f.DurationVar(&o.timeout, "configz-timeout", kubelet.DefaultTimeout, "deadline for reading /configz")
 }
+
+// configzError is a /configz that could not be fetched.
+type configzError struct{ err error }
+
+func (e configzError) Error() string { return e.err.Error() }
+func (e configzError) Unwrap() error { return e.err }
 
 // load returns the effective kubelet settings and a line saying where
 // they came from. A kubelet root dir from the kubelet's command line is
 // applied to g unless --root-dir was given.
 func (o *kubeletConfigOptions) load(cmd *cobra.Command, g *GlobalOptions) (*kubeletconfig.Settings, string, error) {
+	if o.configz {
+		node := o.node
+		if node == "" {
+			node = g.NodeName
+		}
+		if node == "" {
+			node, _ = os.Hostname()
+		}
+		rc, err := kubelet.RESTConfig(o.kubeconfig)
+		if err != nil {
+			return nil, "", configzError{err}
+		}
+		rc.Timeout = o.timeout
+		raw, err := kubelet.ConfigzFromAPIServer(cmd.Context(), rc, node)
+		if err != nil {
+			return nil, "", configzError{err}
+		}
+		src := "/configz of node " + node
+		s, err := kubeletconfig.ParseConfigz(raw, src)
+		if err != nil {
+			return nil, "", configError{err}
+		}
+		if s.RootDir != "" && !cmd.Flags().Changed("root-dir") {
+			g.RootDir = s.RootDir
+		}
+		return s, "kubelet settings from " + src + " (through the API server)", nil
+	}
 	if o.file != "" {
 		s, err := kubeletconfig.LoadFile(o.file)
 		if err != nil {
@@ -92,9 +137,10 @@ It shows the headroom of each, which trips first, and what the kubelet
 reclaims first (container GC, image GC, then pod eviction). --watch
 refreshes and adds the rate of use and the time to DiskPressure.
 
-Thresholds come from --kubelet-config, else from the running kubelet's
---config file and flags (found in /proc), else the kubelet defaults; each
-value says where it came from.
+Thresholds come from --kubelet-configz (the kubelet's effective settings
+from /configz through the API server) or --kubelet-config FILE, else from
+the running kubelet's --config file and flags (found in /proc), else the
+kubelet defaults; each value says where it came from.
 
 Exit codes:
   0  no threshold met

@@ -65,6 +65,10 @@ type Options struct {
 	// BodyContentType instead of the Summary (garbage, HTML, truncation).
 	Body            []byte
 	BodyContentType string
+	// Configz is what /configz answers through the node proxy (the
+	// kubelet's {"kubeletconfig": {…}}); nil answers 404 like a kubelet
+	// without the endpoint.
+	Configz []byte
 
 	// RequireToken answers 401 unless the request carries
 	// "Authorization: Bearer <Server.Token>" or a client certificate signed by
@@ -207,6 +211,7 @@ func New(opts Options, dir string) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats/summary", s.kubeletSummary)
 	mux.HandleFunc("GET /api/v1/nodes/{name}/proxy/stats/summary", s.proxySummary)
+	mux.HandleFunc("GET /api/v1/nodes/{name}/proxy/configz", s.proxyConfigz)
 	mux.HandleFunc("GET /api/v1/nodes/{name}", s.getNode)
 	mux.HandleFunc("GET /api/v1/nodes", s.listNodes)
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.listPods)
@@ -353,6 +358,25 @@ func (s *Server) proxySummary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.summary(w)
+}
+
+// proxyConfigz is the node proxy to the kubelet's /configz.
+func (s *Server) proxyConfigz(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	switch {
+	case s.opts.ForbidProxy:
+		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
+			fmt.Sprintf("nodes %q is forbidden: User %q cannot get resource \"nodes/proxy\" in API group \"\" at the cluster scope", name, s.opts.User),
+			&metav1.StatusDetails{Name: name, Kind: "nodes"})
+	case name != s.Node:
+		s.notFound(w, name)
+	case s.opts.Configz == nil:
+		writeText(w, http.StatusNotFound, "404 page not found\n")
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write(s.opts.Configz)
+	}
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {

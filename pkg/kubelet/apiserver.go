@@ -56,21 +56,41 @@ func RESTConfig(o KubeconfigOptions) (*rest.Config, error) {
 // nodes/proxy. cfg.Timeout bounds it (DefaultTimeout when 0). raw is the
 // response body whenever one was read, also on error.
 func FromAPIServer(ctx context.Context, cfg *rest.Config, node string) (*statsapi.Summary, []byte, error) {
-	e := &Error{Node: node, URL: "/api/v1/nodes/" + node + "/proxy" + SummaryPath}
+	raw, e, err := proxyGet(ctx, cfg, node, "stats", "summary")
+	if err != nil {
+		return nil, raw, err
+	}
+	s, err := decode(e, raw)
+	return s, raw, err
+}
+
+// ConfigzFromAPIServer fetches the kubelet's effective configuration,
+// GET /api/v1/nodes/NODE/proxy/configz ({"kubeletconfig": {…}}), with the
+// same permissions, bounds and errors as FromAPIServer.
+func ConfigzFromAPIServer(ctx context.Context, cfg *rest.Config, node string) ([]byte, error) {
+	raw, _, err := proxyGet(ctx, cfg, node, "configz")
+	return raw, err
+}
+
+// proxyGet GETs a kubelet path through the API server's node proxy and
+// returns the 200 body; the *Error carries the URL for the caller's own
+// failures.
+func proxyGet(ctx context.Context, cfg *rest.Config, node string, path ...string) ([]byte, *Error, error) {
+	e := &Error{Node: node, URL: "/api/v1/nodes/" + node + "/proxy/" + strings.Join(path, "/")}
 	if cfg != nil {
 		e.URL = strings.TrimSuffix(cfg.Host, "/") + e.URL
 	}
 	if node == "" {
 		e.Err = errors.New("no node name")
-		return nil, nil, e
+		return nil, e, e
 	}
 	if bad := rest.IsValidPathSegmentName(node); len(bad) > 0 {
 		e.Err = fmt.Errorf("node name %q: %s", node, strings.Join(bad, ", "))
-		return nil, nil, e
+		return nil, e, e
 	}
 	if cfg == nil {
 		e.Err = errors.New("no client configuration")
-		return nil, nil, e
+		return nil, e, e
 	}
 	c := rest.CopyConfig(cfg)
 	timeout := timeoutOr(c.Timeout)
@@ -84,9 +104,9 @@ func FromAPIServer(ctx context.Context, cfg *rest.Config, node string) (*statsap
 	cs, err := kubernetes.NewForConfig(c)
 	if err != nil {
 		e.Err = err
-		return nil, nil, e
+		return nil, e, e
 	}
-	req := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node, "proxy", "stats", "summary")
+	req := cs.CoreV1().RESTClient().Get().AbsPath(append([]string{"/api/v1/nodes", node, "proxy"}, path...)...)
 	e.URL = req.URL().String()
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -96,17 +116,16 @@ func FromAPIServer(ctx context.Context, cfg *rest.Config, node string) (*statsap
 	if err != nil {
 		// Raw keeps client-go's guess from the status code; Error decodes
 		// the API server's Status from the body when there is one.
-		return nil, raw, proxyError(e, res.Error(), raw, timeout)
+		return raw, e, proxyError(e, res.Error(), raw, timeout)
 	}
 	var code int
 	res.StatusCode(&code)
 	if code != http.StatusOK {
 		// 2xx other than 200: client-go does not call it an error.
 		e.Kind, e.StatusCode, e.Message = ErrBadResponse, code, preview(raw)
-		return nil, raw, e
+		return raw, e, e
 	}
-	s, err := decode(e, raw)
-	return s, raw, err
+	return raw, e, nil
 }
 
 // proxyError classifies what client-go returned. A Status decoded from the
