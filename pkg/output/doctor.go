@@ -16,15 +16,7 @@ type DoctorOptions struct {
 
 // Doctor renders findings: a checklist, or JSON/YAML for automation.
 func Doctor(w io.Writer, r *doctor.Report, o DoctorOptions) error {
-	switch o.Format {
-	case "", FormatTable:
-		return doctorText(w, r, o.Color)
-	case FormatJSON:
-		return JSON(w, r)
-	case FormatYAML:
-		return YAML(w, r)
-	}
-	return ErrUnknownFormat{Format: o.Format, Allowed: []string{FormatTable, FormatJSON, FormatYAML}}
+	return render(w, o.Format, r, func() error { return doctorText(w, r, o.Color) })
 }
 
 var severityColor = map[doctor.Severity]string{doctor.OK: "\x1b[32m", doctor.Warn: "\x1b[33m", doctor.Fail: "\x1b[31m"}

@@ -20,17 +20,10 @@ type ExplainOptions struct {
 
 // Explain renders an explanation.
 func Explain(w io.Writer, r *explain.Report, o ExplainOptions) error {
-	switch o.Format {
-	case "", FormatTable:
-		return narrative(w, r, style{color: o.Color})
-	case FormatMarkdown:
+	if o.Format == FormatMarkdown {
 		return narrative(w, r, style{markdown: true})
-	case FormatJSON:
-		return JSON(w, r)
-	case FormatYAML:
-		return YAML(w, r)
 	}
-	return ErrUnknownFormat{Format: o.Format, Allowed: []string{FormatTable, FormatJSON, FormatYAML, FormatMarkdown}}
+	return render(w, o.Format, r, func() error { return narrative(w, r, style{color: o.Color}) })
 }
 
 // style decides how headings, code and warnings look.

@@ -21,15 +21,7 @@ type GCOptions struct {
 // GC renders an image GC report: a narrative with tables, or JSON/YAML of
 // the whole report.
 func GC(w io.Writer, r *gc.Report, o GCOptions) error {
-	switch o.Format {
-	case "", FormatTable:
-		return gcText(w, r, o.ExactBytes)
-	case FormatJSON:
-		return JSON(w, r)
-	case FormatYAML:
-		return YAML(w, r)
-	}
-	return ErrUnknownFormat{Format: o.Format, Allowed: []string{FormatTable, FormatJSON, FormatYAML}}
+	return render(w, o.Format, r, func() error { return gcText(w, r, o.ExactBytes) })
 }
 
 // GCRemoval is the progress line for one removal made by --apply.

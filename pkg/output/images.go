@@ -24,15 +24,7 @@ type ImagesOptions struct {
 // Images renders an images report: tables with the reconciliation and what
 // no image accounts for, or JSON/YAML of the whole report.
 func Images(w io.Writer, r *images.Report, o ImagesOptions) error {
-	switch o.Format {
-	case "", FormatTable:
-		return imagesText(w, r, o)
-	case FormatJSON:
-		return JSON(w, r)
-	case FormatYAML:
-		return YAML(w, r)
-	}
-	return ErrUnknownFormat{Format: o.Format, Allowed: []string{FormatTable, FormatJSON, FormatYAML}}
+	return render(w, o.Format, r, func() error { return imagesText(w, r, o) })
 }
 
 type imagesPrinter struct {

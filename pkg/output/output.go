@@ -28,6 +28,20 @@ func (e ErrUnknownFormat) Error() string {
 	return fmt.Sprintf("unknown output format %q (want one of %v)", e.Format, e.Allowed)
 }
 
+// render writes v as JSON or YAML, or calls table for the table format
+// (the default): the dispatch every renderer shares.
+func render(w io.Writer, format string, v any, table func() error) error {
+	switch format {
+	case "", FormatTable:
+		return table()
+	case FormatJSON:
+		return JSON(w, v)
+	case FormatYAML:
+		return YAML(w, v)
+	}
+	return ErrUnknownFormat{Format: format, Allowed: []string{FormatTable, FormatJSON, FormatYAML}}
+}
+
 // JSON writes v as indented JSON with a trailing newline.
 func JSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -20,15 +20,7 @@ type PressureOptions struct {
 
 // Pressure renders an eviction-signal report.
 func Pressure(w io.Writer, r *pressure.Report, o PressureOptions) error {
-	switch o.Format {
-	case "", FormatTable:
-		return pressureTable(w, r, o)
-	case FormatJSON:
-		return JSON(w, r)
-	case FormatYAML:
-		return YAML(w, r)
-	}
-	return ErrUnknownFormat{Format: o.Format, Allowed: []string{FormatTable, FormatJSON, FormatYAML}}
+	return render(w, o.Format, r, func() error { return pressureTable(w, r, o) })
 }
 
 func amount(v *uint64, unit string, exact bool) string {

@@ -18,15 +18,7 @@ type StatsOptions struct {
 // Stats renders a collection: the table has one row per filesystem, JSON
 // and YAML are the kubelet Summary API shape.
 func Stats(w io.Writer, r *stats.Result, o StatsOptions) error {
-	switch o.Format {
-	case "", FormatTable:
-		return statsTable(w, r, o.ExactBytes)
-	case FormatJSON:
-		return JSON(w, r.Summary)
-	case FormatYAML:
-		return YAML(w, r.Summary)
-	}
-	return ErrUnknownFormat{Format: o.Format, Allowed: []string{FormatTable, FormatJSON, FormatYAML}}
+	return render(w, o.Format, r.Summary, func() error { return statsTable(w, r, o.ExactBytes) })
 }
 
 func statsTable(w io.Writer, r *stats.Result, exact bool) error {
