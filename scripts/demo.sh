@@ -38,3 +38,7 @@ run bin/imagefs explain imagefs --root-dir "$root_dir"
 run bin/imagefs doctor --root-dir "$root_dir"
 run bin/imagefs pressure --root-dir "$root_dir"
 run bin/imagefs gc --dry-run --force --root-dir "$root_dir"
+run bin/imagefs images --root-dir "$root_dir"
+if [ -n "${IMAGEFS_LAB_SNAPSHOTTER_DIR:-}" ]; then
+	run bin/imagefs du "$IMAGEFS_LAB_SNAPSHOTTER_DIR/snapshots"
+fi
