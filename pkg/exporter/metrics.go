@@ -263,18 +263,19 @@ func snapshotMetrics(s *Snapshot) []prometheus.Metric {
 // capacity*(100-low)/100 - available. ok is false without capacity (the
 // kubelet fails with "invalid capacity 0 on image filesystem").
 func ImageGC(fs *statsapi.FsStats, s *kubeletconfig.Settings) (usagePercent int, amountToFree int64, ok bool) {
-	if fs == nil || fs.CapacityBytes == nil || *fs.CapacityBytes == 0 {
+	if fs == nil {
 		return 0, 0, false
 	}
-	capacity := int64(*fs.CapacityBytes)
-	var available int64
-	if fs.AvailableBytes != nil {
-		available = int64(*fs.AvailableBytes)
+	usagePercent, ok = pressure.ImageGCUsage(fs.AvailableBytes, fs.CapacityBytes)
+	if !ok {
+		return 0, 0, false
 	}
-	available = min(available, capacity)
-	usagePercent = 100 - int(available*100/capacity)
 	if usagePercent >= int(s.ImageGCHighThresholdPercent) {
-		amountToFree = capacity*int64(100-s.ImageGCLowThresholdPercent)/100 - available
+		var available uint64 // nil counts as 0, as the kubelet's nil pointers do
+		if fs.AvailableBytes != nil {
+			available = *fs.AvailableBytes
+		}
+		amountToFree = pressure.ImageGCAmountToFree(available, *fs.CapacityBytes, int(s.ImageGCLowThresholdPercent))
 	}
 	return usagePercent, amountToFree, true
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/imagefs/imagefs/pkg/analyze/pressure"
 )
 
 // Formats every command accepts with -o.
@@ -97,12 +99,12 @@ func Count(v *uint64) string {
 // 100 - floor(available*100/capacity); "-" when either is unknown or
 // capacity is 0.
 func UsePercent(available, capacity *uint64) string {
-	if available == nil || capacity == nil || *capacity == 0 {
+	if available == nil {
 		return "-"
 	}
-	a, c := *available, *capacity
-	if a > c {
-		a = c
+	usage, ok := pressure.ImageGCUsage(available, capacity)
+	if !ok {
+		return "-"
 	}
-	return fmt.Sprintf("%d%%", 100-int(a*100/c))
+	return fmt.Sprintf("%d%%", usage)
 }

@@ -11,7 +11,9 @@ import (
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
+	"github.com/imagefs/imagefs/pkg/analyze/pressure"
 	"github.com/imagefs/imagefs/pkg/fsinfo"
+	"github.com/imagefs/imagefs/pkg/kubeletconfig"
 	"github.com/imagefs/imagefs/pkg/stats"
 )
 
@@ -248,11 +250,10 @@ func checkAccounting(in Inputs) Finding {
 }
 
 // thresholdMet is the kubelet's test: a percentage threshold resolved
-// against capacity with its float32→float64 widening and truncation,
-// compared strictly with the available value.
+// against capacity, compared strictly with the available value.
 func thresholdMet(available, capacity uint64, pct float32) (bool, int64) {
-	q := int64(float64(int64(capacity)) * float64(pct))
-	return q > int64(available), q
+	q := pressure.ResolveThreshold(kubeletconfig.Value{Percentage: pct}, capacity)
+	return pressure.ThresholdMet(q, available), q
 }
 
 func checkBytePressure(in Inputs) Finding {
@@ -283,16 +284,16 @@ func checkBytePressure(in Inputs) Finding {
 		}
 		f.Evidence = append(f.Evidence, line)
 	}
-	if s := imageStats(in.Result); s != nil && s.CapacityBytes != nil && s.AvailableBytes != nil && *s.CapacityBytes > 0 {
-		c, a := int64(*s.CapacityBytes), int64(min(*s.AvailableBytes, *s.CapacityBytes))
-		usage := 100 - int(a*100/c)
-		line := fmt.Sprintf("image GC: usage %d%% (100 - floor(available*100/capacity)), high threshold %d%%", usage, th.ImageGCHighPercent)
-		if usage >= th.ImageGCHighPercent {
-			raise(Warn)
-			toFree := c*int64(100-th.ImageGCLowPercent)/100 - a
-			line += fmt.Sprintf(": image GC runs now and tries to free %d bytes (to %d%%)", toFree, th.ImageGCLowPercent)
+	if s := imageStats(in.Result); s != nil && s.AvailableBytes != nil && s.CapacityBytes != nil {
+		if usage, ok := pressure.ImageGCUsage(s.AvailableBytes, s.CapacityBytes); ok {
+			line := fmt.Sprintf("image GC: usage %d%% (100 - floor(available*100/capacity)), high threshold %d%%", usage, th.ImageGCHighPercent)
+			if usage >= th.ImageGCHighPercent {
+				raise(Warn)
+				toFree := pressure.ImageGCAmountToFree(*s.AvailableBytes, *s.CapacityBytes, th.ImageGCLowPercent)
+				line += fmt.Sprintf(": image GC runs now and tries to free %d bytes (to %d%%)", toFree, th.ImageGCLowPercent)
+			}
+			f.Evidence = append(f.Evidence, line)
 		}
-		f.Evidence = append(f.Evidence, line)
 	}
 	f.Severity = worst
 	switch worst {

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/imagefs/imagefs/pkg/analyze/pressure"
 )
 
 // Kubelet defaults (pkg/kubelet/apis/config/v1beta1/defaults.go) and the
@@ -378,7 +380,7 @@ func Simulate(capacity, available *uint64, images []Image, p Policy, now time.Ti
 		return plan, ErrInvalidCapacity
 	}
 
-	plan.UsagePercent = 100 - int(availableI*100/capacityI)
+	plan.UsagePercent, _ = pressure.ImageGCUsage(&plan.AvailableBytes, &plan.CapacityBytes)
 	plan.HighCrossed = plan.UsagePercent >= p.HighThresholdPercent
 	plan.TargetBytes = capacityI * int64(100-p.LowThresholdPercent) / 100
 	plan.AmountToFree = plan.TargetBytes - availableI

@@ -46,6 +46,15 @@ func ImageGCUsage(available, capacity *uint64) (usage int, ok bool) {
 	return 100 - int(a*100/c), true
 }
 
+// ImageGCAmountToFree is the image GC manager's amountToFree,
+// capacity*(100-low)/100 - available (int64, floor on the first term), with
+// available clamped to capacity as ImageGCUsage does.
+func ImageGCAmountToFree(available, capacity uint64, lowPercent int) int64 {
+	c := int64(capacity)
+	a := min(int64(available), c)
+	return c*int64(100-lowPercent)/100 - a
+}
+
 // SummarySignal is one eviction threshold evaluated on a Summary.
 type SummarySignal struct {
 	Signal string `json:"signal"`

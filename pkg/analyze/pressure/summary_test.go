@@ -170,3 +170,19 @@ func TestEvaluateSummary(t *testing.T) {
 
 // trim2 rounds to two decimals, so float32 widening noise does not matter.
 func trim2(f float64) string { return fmt.Sprintf("%.2f", f) }
+
+func TestImageGCAmountToFree(t *testing.T) {
+	for _, c := range []struct {
+		available, capacity uint64
+		low                 int
+		want                int64
+	}{
+		{available: 66412544, capacity: 510873600, low: 80, want: 102174720 - 66412544}, // the harness gc run
+		{available: 15, capacity: 101, low: 80, want: 20 - 15},                          // floor(101*20/100) = 20
+		{available: 200, capacity: 100, low: 80, want: 20 - 100},                        // available clamped to capacity
+	} {
+		if got := pressure.ImageGCAmountToFree(c.available, c.capacity, c.low); got != c.want {
+			t.Errorf("ImageGCAmountToFree(%d, %d, %d) = %d, want %d", c.available, c.capacity, c.low, got, c.want)
+		}
+	}
+}
